@@ -1,0 +1,1 @@
+"""The Docker course: rendering and parsing its pages, and the checks a learner can run."""
