@@ -1,0 +1,300 @@
+"""pytest glue: pages become collectors, blocks become items, pages run in order.
+
+Everything that knows how to render, parse or run lives in the modules beside
+this one; here are only the hooks that put them in pytest's order of things.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+from course.parse import Page, PageError, parse_page
+from course.render import RenderError, nav_pages, render_pages
+
+from .engine import EngineUnavailable, connect, upstream_socket
+from .pagerun import PageRun
+from .project import changed_paths, checkout_state, files_created_from
+from .report import DocsFailure, Where
+
+log = logging.getLogger(__name__)
+
+RUNNABLE = ("shell", "output", "file", "check")
+DOCS_RUN = pytest.StashKey["DocsRun"]()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("docs", "running the course's pages")
+    group.addoption(
+        "--docs-config",
+        default=None,
+        help="the site's mkdocs.yml (default: mkdocs.yml in the rootdir); "
+        "the learner's project is the sample_app/ folder beside it",
+    )
+
+
+def pytest_configure(config):
+    # Python fences on the pages run under pytest-markdown-docs; without its
+    # flag they would silently not run at all.
+    if hasattr(config.option, "markdowndocs"):
+        config.option.markdowndocs = True
+
+    config_file = Path(config.getoption("docs_config") or config.rootpath / "mkdocs.yml")
+    config.stash[DOCS_RUN] = DocsRun(config_file.resolve(), config.rootpath)
+
+    # CI stops a job with SIGTERM; turning it into Ctrl-C lets the clean-up run.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_collect_file(file_path: Path, parent):
+    docs = parent.config.stash[DOCS_RUN]
+    page = docs.page_name(file_path)
+    if page is not None:
+        return DocsPageFile.from_parent(parent, path=file_path, page_name=page)
+    return None
+
+
+class DocsPageFile(pytest.File):
+    """A page of the course: rendered, parsed, one item per runnable block."""
+
+    def __init__(self, *, page_name: str, **kwargs):
+        super().__init__(**kwargs)
+        self.page_name = page_name
+
+    def collect(self):
+        page = self.config.stash[DOCS_RUN].page(self.page_name)
+        for block in page.blocks:
+            if block.kind in RUNNABLE:
+                yield DocsBlockItem.from_parent(
+                    self, name=f"line-{block.line}", block=block, page=page
+                )
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, (RenderError, PageError)):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+class DocsBlockItem(pytest.Item):
+    """One block of a page, run in the page's shell in page order."""
+
+    def __init__(self, *, block, page: Page, **kwargs):
+        super().__init__(**kwargs)
+        self.block = block
+        self.page = page
+        self.add_marker(pytest.mark.docker)
+
+    def runtest(self):
+        self.config.stash[DOCS_RUN].current.execute(self.block)
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, DocsFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        first_line = self.block.text.strip().splitlines()[0] if self.block.text.strip() else ""
+        label = self.block.title or first_line or self.block.kind
+        return self.path, self.block.line - 1, f"docs/{self.page.path}:{self.block.line} {label}"
+
+
+def _page_of(item) -> str | None:
+    """The page an item belongs to: ours, or a Python fence of pytest-markdown-docs."""
+    if isinstance(item, DocsBlockItem):
+        return item.page.path
+    return item.config.stash[DOCS_RUN].page_name(Path(item.path))
+
+
+def _line_of(item) -> int:
+    if isinstance(item, DocsBlockItem):
+        return item.block.line
+    return getattr(item, "start_line", 0)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    docs = config.stash[DOCS_RUN]
+
+    # A page run alone brings the pages it builds on.
+    present = {_page_of(item) for item in items} - {None}
+    for name in docs.prerequisites(present) - present:
+        path = docs.docs_dir / name
+        collector = DocsPageFile.from_parent(session, path=path, page_name=name)
+        items.extend(collector.collect())
+
+    order = {name: index for index, name in enumerate(docs.nav)}
+    others = [item for item in items if _page_of(item) is None]
+    on_pages = [item for item in items if _page_of(item) is not None]
+    for item in on_pages:
+        item.add_marker(pytest.mark.docker)
+    on_pages.sort(key=lambda item: (order[_page_of(item)], _line_of(item)))
+    items[:] = others + on_pages
+
+
+def pytest_runtest_setup(item):
+    page = _page_of(item)
+    if page is None:
+        return
+    docs = item.config.stash[DOCS_RUN]
+
+    try:
+        run = docs.enter(page)
+    except EngineUnavailable as error:
+        pytest.fail(str(error), pytrace=False)
+
+    if run.failed_at is not None:
+        _skip(f"not run: {run.failed_at} failed before it")
+    if isinstance(item, DocsBlockItem):
+        skip = item.block.directive("skip")
+        if skip is not None:
+            _skip(skip.options["reason"])
+
+
+def _skip(reason: str):
+    # Reported at the block's place on the page (the item's location), not
+    # at this line of the harness, as skip marks are.
+    raise pytest.skip.Exception(reason, _use_item_location=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    page = _page_of(item)
+    if page is not None and report.failed:
+        run = item.config.stash[DOCS_RUN].current
+        if run is not None and run.page.path == page and run.failed_at is None:
+            run.failed_at = Where(page, _line_of(item))
+    return report
+
+
+def pytest_runtest_teardown(item, nextitem):
+    page = _page_of(item)
+    if page is None:
+        return
+    if nextitem is None or _page_of(nextitem) != page:
+        problems = item.config.stash[DOCS_RUN].leave()
+        if problems:
+            pytest.fail(f"docs/{page}: " + "; ".join(problems), pytrace=False)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    problems = session.config.stash[DOCS_RUN].close()
+    if problems:
+        terminal = session.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None:
+            for problem in problems:
+                terminal.write_line(f"docs harness: {problem}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+class DocsRun:
+    """The whole run of the pages: the site, the engine's proxy and the current page."""
+
+    def __init__(self, config_file: Path, root: Path):
+        self.config_file = config_file
+        self.root = root
+        self.sample_app = config_file.parent / "sample_app"
+        self.docs_dir = config_file.parent / "docs"
+        self._nav: list[str] | None = None
+        self._pages: dict[str, Page] = {}
+        self.current: PageRun | None = None
+        self._proxy = None
+        self._client = None
+        self._checkout_before: dict[str, str] | None = None
+        self._mark = 0
+
+    @property
+    def nav(self) -> list[str]:
+        if self._nav is None:
+            self._nav = nav_pages(self.config_file) if self.config_file.is_file() else []
+        return self._nav
+
+    def page_name(self, path: Path) -> str | None:
+        """The docs-relative name of a page of the site, or None for any other file."""
+        if path.suffix != ".md" or not self.config_file.is_file():
+            return None
+        try:
+            name = path.resolve().relative_to(self.docs_dir.resolve()).as_posix()
+        except ValueError:
+            return None
+        return name if name in self.nav else None
+
+    def page(self, name: str) -> Page:
+        if name not in self._pages:
+            (rendered,) = render_pages(self.config_file, [name])
+            self._pages[name] = parse_page(rendered)
+        return self._pages[name]
+
+    def prerequisites(self, names: set[str]) -> set[str]:
+        """The pages named, and every page they require, however indirectly."""
+        wanted, todo = set(), list(names)
+        while todo:
+            name = todo.pop()
+            if name not in wanted:
+                wanted.add(name)
+                todo.extend(self.page(name).requires)
+        return wanted
+
+    def enter(self, name: str) -> PageRun:
+        """The run of page `name`, started if it is not the current one."""
+        if self.current is not None and self.current.page.path == name:
+            return self.current
+        self.leave()
+
+        self._client = connect()
+        if self._proxy is None:
+            self._proxy = self._start_proxy()
+        self._checkout_before = checkout_state(self.root)
+        self._mark = self._proxy.ledger.mark()
+
+        created = [(page, self._created_by(page)) for page in self.nav]
+        left_out = files_created_from(created, name)
+        self.current = PageRun.start(
+            self.page(name), self.sample_app, left_out, self._proxy.docker_host, self._client
+        )
+        return self.current
+
+    def leave(self) -> list[str]:
+        """End the current page; return what went wrong in doing so."""
+        if self.current is None:
+            return []
+        run, self.current = self.current, None
+        run.finish()
+
+        problems = []
+        if self._proxy is not None:
+            report = self._proxy.ledger.cleanup(self._client, since=self._mark, keep_images=True)
+            problems += report.problems
+        changed = changed_paths(self._checkout_before or {}, checkout_state(self.root))
+        if changed:
+            problems.append("the page changed the checkout: " + ", ".join(changed))
+        return problems
+
+    def close(self) -> list[str]:
+        """End the run: the last page, then every object the run created."""
+        problems = self.leave()
+        if self._proxy is not None:
+            problems += self._proxy.ledger.cleanup(self._client).problems
+            self._proxy.close()
+            self._proxy = None
+        return problems
+
+    def _created_by(self, name: str) -> set[str]:
+        return {block.title for block in self.page(name).blocks if block.kind == "file"}
+
+    def _start_proxy(self):
+        from .proxy import EngineProxy
+
+        proxy = EngineProxy(upstream=upstream_socket())
+        proxy.start()
+        return proxy
