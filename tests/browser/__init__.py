@@ -1,0 +1,1 @@
+"""The published site in a real Chromium: pages, links, search, copy buttons, phone width."""
