@@ -23,6 +23,7 @@ import docker
 
 from course.checks import CheckUsageError, Context, run_check, validate
 from course.parse import Block, Page
+from macros.include import without_markers
 
 from . import report
 from .match import match_output
@@ -46,14 +47,13 @@ class PageRun:
     shell: ShellSession
     client: docker.DockerClient
     tmp: Path
-    strip_markers: object = None
     sample_app: Path | None = None
     last: tuple[Block, Result] | None = None
     failed_at: Where | None = None
     started: float = field(default_factory=time.monotonic)
 
     @classmethod
-    def start(cls, page: Page, sample_app: Path, left_out: set[str], docker_host: str, client):
+    def start(cls, page: Page, sample_app: Path, left_out: set[str], docker_host, client):
         tmp = Path(tempfile.mkdtemp(prefix=f"course-{Path(page.path).stem}-"))
         project = make_scratch_project(sample_app, tmp / "project", left_out)
         scripts = tmp / "blocks"
@@ -166,7 +166,7 @@ class PageRun:
 
         source = self.sample_app / block.title if self.sample_app else None
         if block.from_macro and source is not None and source.is_file():
-            shown = _without_markers(source.read_text(encoding="utf-8"))
+            shown = without_markers(source.read_text(encoding="utf-8"))
             if block.text != shown:
                 raise DocsFailure(
                     self.where(block),
@@ -195,10 +195,11 @@ class PageRun:
                 )
 
 
-def shell_environment(docker_host: str) -> dict[str, str]:
+def shell_environment(docker_host: str | None) -> dict[str, str]:
     """The page's environment: the user's, talking to the engine through the harness's proxy."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
-    env["DOCKER_HOST"] = docker_host
+    if docker_host is not None:
+        env["DOCKER_HOST"] = docker_host
     # The course's own Python (with `course` installed) comes first, as it
     # does for a learner who followed the set-up on the home page.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
@@ -240,8 +241,3 @@ def _wait_for_url(where: Where, url: str, seconds: float) -> None:
                 "<!-- test: wait-for url=... --> was not run",
             )
         time.sleep(WAIT_POLL_SECONDS)
-
-
-def _without_markers(text: str) -> str:
-    marker = "--8<-- ["
-    return "".join(line for line in text.splitlines(keepends=True) if marker not in line)

@@ -35,6 +35,12 @@ def pytest_addoption(parser):
         help="the site's mkdocs.yml (default: mkdocs.yml in the rootdir); "
         "the learner's project is the sample_app/ folder beside it",
     )
+    group.addoption(
+        "--docs-without-engine",
+        action="store_true",
+        help="run pages without a Docker engine or the harness's proxy: for the harness's "
+        "own tests, whose sample pages call no docker command",
+    )
 
 
 def pytest_configure(config):
@@ -44,7 +50,9 @@ def pytest_configure(config):
         config.option.markdowndocs = True
 
     config_file = Path(config.getoption("docs_config") or config.rootpath / "mkdocs.yml")
-    config.stash[DOCS_RUN] = DocsRun(config_file.resolve(), config.rootpath)
+    config.stash[DOCS_RUN] = DocsRun(
+        config_file.resolve(), config.rootpath, config.getoption("docs_without_engine")
+    )
 
     # CI stops a job with SIGTERM; turning it into Ctrl-C lets the clean-up run.
     in_main_thread = threading.current_thread() is threading.main_thread()
@@ -200,9 +208,10 @@ def pytest_sessionfinish(session, exitstatus):
 class DocsRun:
     """The whole run of the pages: the site, the engine's proxy and the current page."""
 
-    def __init__(self, config_file: Path, root: Path):
+    def __init__(self, config_file: Path, root: Path, without_engine: bool = False):
         self.config_file = config_file
         self.root = root
+        self.without_engine = without_engine
         self.sample_app = config_file.parent / "sample_app"
         self.docs_dir = config_file.parent / "docs"
         self._nav: list[str] | None = None
@@ -251,16 +260,19 @@ class DocsRun:
             return self.current
         self.leave()
 
-        self._client = connect()
-        if self._proxy is None:
-            self._proxy = self._start_proxy()
+        docker_host = None
+        if not self.without_engine:
+            self._client = connect()
+            if self._proxy is None:
+                self._proxy = self._start_proxy()
+            self._mark = self._proxy.ledger.mark()
+            docker_host = self._proxy.docker_host
         self._checkout_before = checkout_state(self.root)
-        self._mark = self._proxy.ledger.mark()
 
         created = [(page, self._created_by(page)) for page in self.nav]
         left_out = files_created_from(created, name)
         self.current = PageRun.start(
-            self.page(name), self.sample_app, left_out, self._proxy.docker_host, self._client
+            self.page(name), self.sample_app, left_out, docker_host, self._client
         )
         return self.current
 
