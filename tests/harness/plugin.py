@@ -6,6 +6,8 @@ this one; here are only the hooks that put them in pytest's order of things.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import signal
 import threading
@@ -183,6 +185,22 @@ def pytest_runtest_makereport(item, call):
         if run is not None and run.page.path == page and run.failed_at is None:
             run.failed_at = Where(page, _line_of(item))
     return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    if isinstance(item, DocsBlockItem) or _page_of(item) is None:
+        return (yield)
+
+    # pytest-markdown-docs turns pytest's capture off while a fence runs, so
+    # what a page's Python example prints would land in the middle of the
+    # progress line. Keep it, as pytest does, for the report of a failure.
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            return (yield)
+    finally:
+        item.add_report_section("call", "output", printed.getvalue())
 
 
 def pytest_runtest_teardown(item, nextitem):
