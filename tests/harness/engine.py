@@ -38,8 +38,18 @@ def connect(timeout: float = 10) -> docker.DockerClient:
         client = docker.from_env(timeout=timeout)
         client.ping()
     except docker.errors.DockerException as error:
-        reason = str(error).split(": ", 1)[-1][:160]
         raise EngineUnavailable(
-            f"no Docker engine answers at {engine_address()} ({reason}): {START_HINT}"
+            f"no Docker engine answers at {engine_address()} ({_reason(error)}): {START_HINT}"
         ) from None
     return client
+
+
+def _reason(error: Exception) -> str:
+    """The cause in a few words, out of the SDK's nested connection errors."""
+    text = str(error)
+    for known in ("No such file or directory", "Connection refused", "Permission denied"):
+        if known.lower() in text.lower():
+            return known.lower()
+    if "timed out" in text.lower():
+        return "timed out"
+    return text.splitlines()[0][:120] if text else type(error).__name__

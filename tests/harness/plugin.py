@@ -131,7 +131,16 @@ def _line_of(item) -> int:
     return getattr(item, "start_line", 0)
 
 
-@pytest.hookimpl(trylast=True)
+def pytest_itemcollected(item):
+    # Python fences of the pages run against what the page's commands
+    # started, so they need the engine as much as the commands do.
+    if _page_of(item) is not None:
+        item.add_marker(pytest.mark.docker)
+
+
+# First, so that -m and -k choose among the pages' items once they are all
+# there and in order.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session, config, items):
     docs = config.stash[DOCS_RUN]
 
@@ -145,8 +154,6 @@ def pytest_collection_modifyitems(session, config, items):
     order = {name: index for index, name in enumerate(docs.nav)}
     others = [item for item in items if _page_of(item) is None]
     on_pages = [item for item in items if _page_of(item) is not None]
-    for item in on_pages:
-        item.add_marker(pytest.mark.docker)
     on_pages.sort(key=lambda item: (order[_page_of(item)], _line_of(item)))
     items[:] = others + on_pages
 
@@ -160,7 +167,11 @@ def pytest_runtest_setup(item):
     try:
         run = docs.enter(page)
     except EngineUnavailable as error:
-        pytest.fail(str(error), pytrace=False)
+        run, unavailable = None, str(error)
+    if run is None:
+        # Outside the except block, so the report is this one line and not
+        # a chain of exceptions.
+        pytest.fail(unavailable, pytrace=False)
 
     if run.failed_at is not None:
         _skip(f"not run: {run.failed_at} failed before it")
@@ -239,6 +250,7 @@ class DocsRun:
         self._client = None
         self._checkout_before: dict[str, str] | None = None
         self._mark = 0
+        self._engine_error: EngineUnavailable | None = None
 
     @property
     def nav(self) -> list[str]:
@@ -280,7 +292,7 @@ class DocsRun:
 
         docker_host = None
         if not self.without_engine:
-            self._client = connect()
+            self._client = self._connect()
             if self._proxy is None:
                 self._proxy = self._start_proxy()
             self._mark = self._proxy.ledger.mark()
@@ -318,6 +330,17 @@ class DocsRun:
             self._proxy.close()
             self._proxy = None
         return problems
+
+    def _connect(self):
+        # Once the engine has not answered, every later page fails at once
+        # with the same line, rather than each waiting for it again.
+        if self._engine_error is not None:
+            raise self._engine_error
+        try:
+            return connect()
+        except EngineUnavailable as error:
+            self._engine_error = error
+            raise
 
     def _created_by(self, name: str) -> set[str]:
         return {block.title for block in self.page(name).blocks if block.kind == "file"}
