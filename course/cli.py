@@ -9,17 +9,27 @@ and URLs.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
+import textwrap
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .checks import CHECKS, Context, Outcome, run_check
 
+if TYPE_CHECKING:
+    from .parse import Bullet, Page
+
 COURSE_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_FILES = ("main.py", "requirements.txt")
-# Checks whose failure usually means the learner has not started the container.
-NEEDS_RUNNING_CONTAINER = {"responds", "container-running"}
+WIDTH = 79
+
+PASSED, FAILED, NOT_CHECKED = "pass", "FAIL", "not checked"
+LABEL_WIDTH = len(NOT_CHECKED)
+INDENT = " " * (2 + LABEL_WIDTH + 2)
 
 
 class Stop(Exception):
@@ -27,14 +37,22 @@ class Stop(Exception):
 
 
 @dataclass(frozen=True)
-class BulletResult:
-    text: str
-    outcomes: tuple[tuple[str, Outcome], ...]
-    hint: str
+class Exercise:
+    """An exercise's parsed page and the title it shows."""
 
-    @property
-    def passed(self) -> bool:
-        return all(outcome.passed for _, outcome in self.outcomes)
+    number: str
+    title: str
+    page: Page
+
+
+@dataclass(frozen=True)
+class BulletResult:
+    """What became of one bullet: its status, the outcome that decided it, the hint to show."""
+
+    text: str
+    status: str
+    outcome: Outcome
+    hint: str = ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,27 +71,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def check_exercise(number: str, project: Path) -> int:
-    page = load_exercise(number)
+    exercise = load_exercise(number)
     require_project(project)
-    client = connect_if_needed(page)
+    client = connect_if_needed(exercise.page)
 
-    title = page_title(page)
-    print(f"{title}, in {project}")
-    results = [check_bullet(page, bullet, Context(project, client)) for bullet in page.verification]
+    print(f"{exercise.title}: checking {project}")
+    results = check_bullets(exercise.page, Context(project, client))
+    start = start_command(exercise.page)
     for result in results:
-        print_result(result, start_command(page))
+        print_result(result, start)
 
-    failed = sum(not result.passed for result in results)
-    if failed:
-        print(f"{failed} of {len(results)} checks failed.")
-        return 1
-    print(f"All {len(results)} checks passed.")
-    return 0
+    print(summary(results))
+    return 0 if all(result.status == PASSED for result in results) else 1
 
 
-def load_exercise(number: str):
+def load_exercise(number: str) -> Exercise:
+    from .directives import PageError
     from .parse import parse_page
-    from .render import nav_pages, render_pages
+    from .render import RenderError, nav_pages, render_pages
 
     config = COURSE_ROOT / "mkdocs.yml"
     if not config.is_file():
@@ -89,71 +104,141 @@ def load_exercise(number: str):
     }
     if number not in exercises:
         raise Stop(
-            f"there is no exercise {number}; the exercises are {', '.join(sorted(exercises))}"
+            f"there is no exercise {number}; the exercises are "
+            f"{', '.join(sorted(exercises, key=int))}: python -m course check NUMBER"
         )
 
-    (rendered,) = render_pages(config, [exercises[number]])
-    page = parse_page(rendered)
+    try:
+        (rendered,) = render_pages(config, [exercises[number]])
+        page = parse_page(rendered)
+    except (RenderError, PageError) as error:
+        raise Stop(f"the page of exercise {number} cannot be read: {error}") from None
     if not page.verification:
         raise Stop(f"exercise {number} has no Verification section to check")
-    return page
+    return Exercise(number, _title(rendered.text, page.path), page)
+
+
+def _title(text: str, fallback: str) -> str:
+    heading = re.search(r"^# (.+)$", text, re.MULTILINE)
+    return heading.group(1).strip() if heading else fallback
 
 
 def require_project(project: Path) -> None:
+    if not project.is_dir():
+        raise Stop(f"there is no folder {project}; name your project folder with --project DIR")
     missing = [name for name in PROJECT_FILES if not (project / name).is_file()]
     if missing:
         raise Stop(
-            f"{project} does not look like the exercise's project: it has no "
-            f"{' and no '.join(missing)}. Run the check from the folder where you build the "
-            "image, or name it with --project DIR"
+            f"{project} is not an exercise folder: it has no {' and no '.join(missing)}. "
+            "Run the check from the folder where you build the image, or name it with "
+            "--project DIR"
         )
 
 
-def connect_if_needed(page):
+def connect_if_needed(page: Page):
     names = {d.args[0] for bullet in page.verification for d in bullet.checks}
     if not any(CHECKS[name].needs_engine for name in names if name in CHECKS):
         return None
 
     import docker
     import docker.errors
+    import requests
 
     try:
         client = docker.from_env(timeout=10)
         client.ping()
-    except docker.errors.DockerException:
-        raise Stop(
-            "Docker is not running, or this user may not use it: start Docker Desktop, or "
-            "the engine (sudo systemctl start docker), then check again"
-        ) from None
+    except (docker.errors.DockerException, requests.RequestException) as error:
+        raise Stop(_no_engine(str(error))) from None
     return client
 
 
-def check_bullet(page, bullet, ctx: Context) -> BulletResult:
-    outcomes, hint = [], ""
+def _no_engine(problem: str) -> str:
+    if "permission denied" in problem.lower():
+        return (
+            "this user may not use Docker (permission denied): add it to the docker group "
+            "(sudo usermod -aG docker $USER, then log in again), then check again"
+        )
+    host = os.environ.get("DOCKER_HOST")
+    where = f" at {host} (the address in DOCKER_HOST)" if host else ""
+    fix = ", or point DOCKER_HOST at a running engine" if host else ""
+    return (
+        f"Docker is not running{where}: start Docker Desktop, or the engine "
+        f"(sudo systemctl start docker){fix}, then check again"
+    )
+
+
+def check_bullets(page: Page, ctx: Context) -> list[BulletResult]:
+    """Every bullet's result, in page order.
+
+    A bullet stops at its first check that does not pass. When that check
+    misses only things an earlier bullet already failed on, the bullet is not
+    checked rather than failed: one missing image is one mistake, not three.
+    """
+    reported: set[str] = set()
+    results = []
+    for bullet in page.verification:
+        result = _check_bullet(page, bullet, ctx, reported)
+        if result.status == FAILED:
+            reported.update(result.outcome.missing)
+        results.append(result)
+    return results
+
+
+def _check_bullet(page: Page, bullet: Bullet, ctx: Context, reported: set[str]) -> BulletResult:
+    outcome = Outcome(True, "")
     for directive in bullet.checks:
         name, *args = directive.args
         outcome = run_check(name, ctx, tuple(args), directive.options)
-        outcomes.append((name, outcome))
-        if not outcome.passed and not hint:
-            hint = page.hints.get(directive.options.get("hint", ""), "")
-    return BulletResult(bullet.text, tuple(outcomes), hint)
+        if outcome.passed:
+            continue
+        if outcome.missing and set(outcome.missing) <= reported:
+            return BulletResult(bullet.text, NOT_CHECKED, outcome)
+        hint = page.hints.get(directive.options.get("hint", ""), "")
+        return BulletResult(bullet.text, FAILED, outcome, hint)
+    return BulletResult(bullet.text, PASSED, outcome)
 
 
 def print_result(result: BulletResult, start: str | None) -> None:
-    print(f"  {'pass' if result.passed else 'FAIL'}  {result.text}")
-    if result.passed:
+    label = f"  {result.status:<{LABEL_WIDTH}}  "
+    print(_wrap(result.text, label))
+    if result.status == PASSED:
         return
 
-    for name, outcome in result.outcomes:
-        if not outcome.passed:
-            print(f"        {outcome.detail}")
-            if name in NEEDS_RUNNING_CONTAINER and start:
-                print(f"        Is the container running? The page starts it with: {start}")
-    if result.hint:
-        print(f"        Hint: {result.hint}")
+    if result.status == NOT_CHECKED:
+        needs = " and ".join(result.outcome.missing)
+        print(_wrap(f"It needs {needs}, which a check above found missing."))
+        return
+
+    print(_wrap(result.outcome.detail))
+    no_container = any(thing.startswith("the container ") for thing in result.outcome.missing)
+    if no_container and start:
+        # The learner has not started it: the command is the help, not the hint.
+        print(_wrap(f"Start it as the page does: {start}"))
+    elif result.hint:
+        print(_wrap(f"Hint: {result.hint}"))
 
 
-def start_command(page) -> str | None:
+def _wrap(text: str, first: str = INDENT) -> str:
+    return textwrap.fill(
+        text,
+        WIDTH,
+        initial_indent=first,
+        subsequent_indent=INDENT,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def summary(results: Iterable[BulletResult]) -> str:
+    statuses = [result.status for result in results]
+    failed, not_checked = statuses.count(FAILED), statuses.count(NOT_CHECKED)
+    if not failed and not not_checked:
+        return f"All {len(statuses)} checks passed."
+    line = f"{failed} of {len(statuses)} checks failed"
+    return line + (f", {not_checked} not checked." if not_checked else ".")
+
+
+def start_command(page: Page) -> str | None:
     """The page's `docker run` in its Verification section, which starts what the checks look at."""
     runs = [
         block.text.strip()
@@ -161,7 +246,3 @@ def start_command(page) -> str | None:
         if block.kind == "shell" and block.section == "Verification" and "docker run" in block.text
     ]
     return runs[-1] if runs else None
-
-
-def page_title(page) -> str:
-    return page.title if getattr(page, "title", None) else page.path
