@@ -123,8 +123,12 @@ class PageRun:
             summary = f"exited with status {result.status}"
             if expected:
                 summary += (
-                    f", and the page expects {expected} (<!-- test: exit-status {expected} -->)"
+                    f", and the page expects {expected} (<!-- test: exit-status {expected} -->); "
+                    "fix the command, or, if it now succeeds on purpose, remove the directive "
+                    "and the page's words about the failure"
                 )
+            else:
+                summary += report.next_step(result.status, result.output)
             raise report.command_failed(where, block.text, result.status, result.output, summary)
 
     def _rerun_until_text(self, block: Block, result: Result, text: str, seconds: float) -> Result:
@@ -152,7 +156,9 @@ class PageRun:
         if mismatch is not None:
             raise DocsFailure(
                 where,
-                f"the output of the command at line {command.line} does not match the page",
+                f"the output of the command at line {command.line} does not match the page; "
+                "correct the output block, or put a wildcard (..., <id>, <size>, <time>) where "
+                "the output changes from run to run",
                 (("command", command.text), ("diff", mismatch.diff)),
             )
 
@@ -198,6 +204,9 @@ class PageRun:
 def shell_environment(docker_host: str | None) -> dict[str, str]:
     """The page's environment: the user's, talking to the engine through the harness's proxy."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
+    # bash keeps an inherited OLDPWD, so `cd -` would lead into the folder
+    # pytest was started from: the checkout, as often as not.
+    env.pop("OLDPWD", None)
     if docker_host is not None:
         env["DOCKER_HOST"] = docker_host
     # The course's own Python (with `course` installed) comes first, as it

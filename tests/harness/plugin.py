@@ -20,7 +20,7 @@ from course.render import RenderError, nav_pages, render_pages
 
 from .engine import EngineUnavailable, connect, upstream_socket
 from .pagerun import PageRun
-from .project import changed_paths, checkout_state, files_created_from
+from .project import changed_paths, checkout_changed, checkout_state, files_created_from
 from .report import DocsFailure, Where
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,9 @@ class DocsBlockItem(pytest.Item):
         self.add_marker(pytest.mark.docker)
 
     def runtest(self):
-        self.config.stash[DOCS_RUN].current.execute(self.block)
+        docs = self.config.stash[DOCS_RUN]
+        docs.current.execute(self.block)
+        docs.guard_checkout(docs.current.where(self.block))
 
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, DocsFailure):
@@ -214,6 +216,9 @@ def pytest_runtest_call(item):
         item.add_report_section("call", "output", printed.getvalue())
 
 
+# Last, after pytest's own teardown: failing before it would leave the
+# page's collector set up, and the next page's first item would error.
+@pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item, nextitem):
     page = _page_of(item)
     if page is None:
@@ -317,10 +322,23 @@ class DocsRun:
         if self._proxy is not None:
             report = self._proxy.ledger.cleanup(self._client, since=self._mark, keep_images=True)
             problems += report.problems
-        changed = changed_paths(self._checkout_before or {}, checkout_state(self.root))
+        changed = self._checkout_changes()
         if changed:
-            problems.append("the page changed the checkout: " + ", ".join(changed))
+            problems.append(checkout_changed(self.root, changed, "the page"))
         return problems
+
+    def guard_checkout(self, where: Where) -> None:
+        """Fail the block at `where` if the checkout changed while it ran."""
+        changed = self._checkout_changes()
+        if changed:
+            raise DocsFailure(where, checkout_changed(self.root, changed, "this block"))
+
+    def _checkout_changes(self) -> list[str]:
+        # Each change is reported once, by the block (or page) it happened in.
+        now = checkout_state(self.root)
+        changed = changed_paths(self._checkout_before or {}, now)
+        self._checkout_before = now
+        return changed
 
     def close(self) -> list[str]:
         """End the run: the last page, then every object the run created."""

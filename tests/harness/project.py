@@ -65,6 +65,16 @@ def changed_paths(before: dict[str, str], after: dict[str, str]) -> list[str]:
     )
 
 
+def checkout_changed(root: Path, changed: list[str], during: str) -> str:
+    """The report of the checkout's paths that changed while `during` ran, left as they are."""
+    return (
+        f"the checkout {root} changed while {during} ran: {', '.join(changed)}; a page's "
+        "commands must stay in the scratch project, so look for a cd or a path that leads out "
+        "of it (or, if you changed these files yourself meanwhile, run again); the harness "
+        f"does not undo the change: see it with git -C {root} status"
+    )
+
+
 def _every_file(root: Path) -> dict[str, str]:
     """The state of a folder that is not a git checkout: every file's digest."""
     skipped = {".git", ".venv", "site", "__pycache__", ".pytest_cache"}

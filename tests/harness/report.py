@@ -8,9 +8,17 @@ a traceback, so no frame of the harness appears.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 OUTPUT_TAIL_LINES = 30
+
+# What the engine says when a port to publish is taken: by another container
+# ("port is already allocated") or by another program on the machine.
+PORT_TAKEN = re.compile(
+    r"Bind for \S*:(?P<allocated>\d+) failed: port is already allocated"
+    r"|listen tcp[46]? \S*:(?P<bound>\d+): bind: address already in use"
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,22 @@ def command_failed(where: Where, command: str, status: int | None, output: str, 
             ("exit status", "none (killed)" if status is None else str(status)),
             (f"last {OUTPUT_TAIL_LINES} lines of output", tail(output)),
         ),
+    )
+
+
+def next_step(status: int, output: str) -> str:
+    """What to do about a command that failed where the page shows it succeeding."""
+    taken = PORT_TAKEN.search(output)
+    if taken:
+        port = taken["allocated"] or taken["bound"]
+        return (
+            f": port {port} is in use on this machine, so the page cannot publish it; stop "
+            f"what holds it (docker ps for a container, ss -ltnp 'sport = :{port}' for a "
+            "program) and run again"
+        )
+    return (
+        "; the page shows it succeeding, so fix the command or the steps before it, or, if it "
+        f"is meant to fail, put <!-- test: exit-status {status} --> before it"
     )
 
 
