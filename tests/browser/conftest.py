@@ -85,7 +85,7 @@ def browser() -> Iterator[Browser]:
     """One Chromium for the whole session; each test gets a fresh profile of its own."""
     if not CHROMIUM.exists():
         pytest.fail(
-            f"the browser tests need Chromium at {CHROMIUM}: install it with scripts/chromium "
+            f"the browser tests need Chromium at {CHROMIUM}: install it with scripts/debian-packages "
             "(Debian's chromium package), or leave them out with -m 'not browser'",
             pytrace=False,
         )

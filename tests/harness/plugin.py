@@ -205,15 +205,34 @@ def pytest_runtest_call(item):
     if isinstance(item, DocsBlockItem) or _page_of(item) is None:
         return (yield)
 
-    # pytest-markdown-docs turns pytest's capture off while a fence runs, so
-    # what a page's Python example prints would land in the middle of the
-    # progress line. Keep it, as pytest does, for the report of a failure.
+    # A Python fence runs where the page's commands run, in the scratch
+    # project, as it would in the learner's terminal.
+    run = item.config.stash[DOCS_RUN].current
     printed = io.StringIO()
+    _fence_output.append(printed)
     try:
-        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        with contextlib.chdir(run.project):
             return (yield)
     finally:
+        _fence_output.pop()
         item.add_report_section("call", "output", printed.getvalue())
+
+
+# What the fence now running prints. pytest-markdown-docs turns pytest's
+# capture off while a fence runs, so its print() would land in the middle of
+# the progress line; the fence gets a print() that writes here instead, and
+# the text is kept for the report, as pytest keeps any test's output.
+_fence_output: list[io.StringIO] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_markdown_docs_globals():
+    def fence_print(*args, **kwargs):
+        if _fence_output and "file" not in kwargs:
+            kwargs["file"] = _fence_output[-1]
+        print(*args, **kwargs)
+
+    return {"print": fence_print}
 
 
 # Last, after pytest's own teardown: failing before it would leave the
