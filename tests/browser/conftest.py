@@ -85,8 +85,9 @@ def browser() -> Iterator[Browser]:
     """One Chromium for the whole session; each test gets a fresh profile of its own."""
     if not CHROMIUM.exists():
         pytest.fail(
-            f"the browser tests need Chromium at {CHROMIUM}: install it with scripts/debian-packages "
-            "(Debian's chromium package), or leave them out with -m 'not browser'",
+            f"the browser tests need Chromium at {CHROMIUM}: install it with "
+            "scripts/debian-packages (Debian's chromium package), or leave them out with "
+            "-m 'not browser'",
             pytrace=False,
         )
     with sync_playwright() as playwright:
