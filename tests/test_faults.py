@@ -510,18 +510,19 @@ def test_commands_that_stray_from_the_scratch_project_fail_where_they_change_the
         ```
         """,
     )
-    # A page's Python runs in pytest's own process, whose folder is the checkout.
+    # A page's Python runs in the scratch project too, but in pytest's own
+    # process, so nothing stops it from writing into the checkout by name.
     site.page(
         "python.md",
         """
-        # Python that writes where pytest runs
+        # Python that writes into the checkout
 
         ```python
         from pathlib import Path
 
-        Path("written-by-python.txt").write_text("stray\\n")
+        Path("CHECKOUT/written-by-python.txt").write_text("stray\\n")
         ```
-        """,
+        """.replace("CHECKOUT", str(site.root)),
     )
     site.page("after.md", "# The next page\n\n```bash\necho the next page runs\n```\n")
     site.write_config()
