@@ -138,7 +138,14 @@ def _align(units: list[_Unit], after: list[str]) -> list[int]:
     """The source line of each rendered line, by the cheapest alignment of the two."""
     n, m = len(units), len(after)
 
+    # Whether unit i can be rendered line j; asked once or twice for every
+    # pair, so the common case, a plain line, is a string comparison.
+    texts = [unit.pattern.pattern if unit.kind == "plain" else None for unit in units]
+    plain = [re.escape(line) for line in after]
+
     def fits(i: int, j: int) -> bool:
+        if texts[i] is not None:
+            return texts[i] == plain[j]
         return units[i].kind != "macro" and units[i].pattern.fullmatch(after[j]) is not None
 
     # cost[i][j]: cheapest way to account for rendered lines j.. with units i..;

@@ -269,6 +269,7 @@ class DocsRun:
         self.docs_dir = config_file.parent / "docs"
         self._nav: list[str] | None = None
         self._pages: dict[str, Page] = {}
+        self._renders: dict | None = None
         self.current: PageRun | None = None
         self._proxy = None
         self._client = None
@@ -294,9 +295,23 @@ class DocsRun:
 
     def page(self, name: str) -> Page:
         if name not in self._pages:
-            (rendered,) = render_pages(self.config_file, [name])
-            self._pages[name] = parse_page(rendered)
+            self._pages[name] = parse_page(self._rendered(name))
         return self._pages[name]
+
+    def _rendered(self, name: str):
+        # Loading the site's config and plugins is most of what rendering
+        # costs, so the whole nav is rendered at once, the first time a page
+        # is wanted.
+        if self._renders is None:
+            try:
+                self._renders = {page.path: page for page in render_pages(self.config_file)}
+            except RenderError:
+                # One page's macro error must not hide the others: each page
+                # is then rendered alone, so its collector reports its own.
+                self._renders = {}
+        if name not in self._renders:
+            (self._renders[name],) = render_pages(self.config_file, [name])
+        return self._renders[name]
 
     def prerequisites(self, names: set[str]) -> set[str]:
         """The pages named, and every page they require, however indirectly."""
