@@ -46,6 +46,10 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "docker: needs a running Docker engine (deselect with -m 'not docker')"
+    )
+
     # Python fences on the pages run under pytest-markdown-docs; without its
     # flag they would silently not run at all.
     if hasattr(config.option, "markdowndocs"):
