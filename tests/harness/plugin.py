@@ -86,7 +86,14 @@ class DocsPageFile(pytest.File):
         self.page_name = page_name
 
     def collect(self):
-        page = self.config.stash[DOCS_RUN].page(self.page_name)
+        docs = self.config.stash[DOCS_RUN]
+        # Which files this page starts without depends on the pages after it,
+        # so a page there that cannot be read is this page's collection error.
+        for later in docs.nav[docs.nav.index(self.page_name) :]:
+            docs.page(later)
+        # The pages it requires run first, so they too must be readable now.
+        docs.prerequisites({self.page_name})
+        page = docs.page(self.page_name)
         for block in page.blocks:
             if block.kind in RUNNABLE:
                 yield DocsBlockItem.from_parent(
@@ -169,6 +176,9 @@ def pytest_runtest_setup(item):
     if page is None:
         return
     docs = item.config.stash[DOCS_RUN]
+    blocker = docs.failed_prerequisite(page)
+    if blocker is not None:
+        _skip(f"not run: {blocker} failed before it")
 
     try:
         run = docs.enter(page)
@@ -280,6 +290,7 @@ class DocsRun:
         self._checkout_before: dict[str, str] | None = None
         self._mark = 0
         self._engine_error: EngineUnavailable | None = None
+        self._failures: dict[str, Where] = {}
 
     @property
     def nav(self) -> list[str]:
@@ -322,10 +333,28 @@ class DocsRun:
         wanted, todo = set(), list(names)
         while todo:
             name = todo.pop()
-            if name not in wanted:
-                wanted.add(name)
-                todo.extend(self.page(name).requires)
+            if name in wanted:
+                continue
+            wanted.add(name)
+            page = self.page(name)
+            for required in page.requires:
+                if required not in self.nav:
+                    raise RenderError(
+                        page.location,
+                        None,
+                        f"it requires {required}, which is not a page in the nav of "
+                        f"{self.config_file.name}; pages there: {', '.join(self.nav)}",
+                    )
+            todo.extend(page.requires)
         return wanted
+
+    def failed_prerequisite(self, name: str) -> Where | None:
+        """The first failure, in nav order, of a page that page `name` builds on."""
+        required = self.prerequisites({name}) - {name}
+        for page in self.nav:
+            if page in required and page in self._failures:
+                return self._failures[page]
+        return None
 
     def enter(self, name: str) -> PageRun:
         """The run of page `name`, started if it is not the current one."""
@@ -355,6 +384,8 @@ class DocsRun:
             return []
         run, self.current = self.current, None
         run.finish()
+        if run.failed_at is not None:
+            self._failures[run.page.path] = run.failed_at
 
         problems = []
         if self._proxy is not None:
