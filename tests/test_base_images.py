@@ -24,24 +24,9 @@ SITE_PACKAGES = "/usr/local/lib/python3.11/site-packages"
 REGISTRY_DEADLINE_SECONDS = 30
 
 
-@pytest.fixture(scope="module")
-def client() -> docker.DockerClient:
-    """A client for the engine; errors with how to start one if none answers."""
+def image(engine: docker.DockerClient, tag: str) -> docker.models.images.Image:
     try:
-        engine = docker.from_env()
-        engine.ping()
-        return engine
-    except docker.errors.DockerException as error:
-        problem = str(error)
-    # Failing outside the except clause keeps the report to this one line.
-    pytest.fail(
-        f"no Docker engine answers ({problem}); start one with provision/engine.sh", pytrace=False
-    )
-
-
-def image(client: docker.DockerClient, tag: str) -> docker.models.images.Image:
-    try:
-        return client.images.get(tag)
+        return engine.images.get(tag)
     except docker.errors.ImageNotFound:
         pass
     pytest.fail(
@@ -49,10 +34,10 @@ def image(client: docker.DockerClient, tag: str) -> docker.models.images.Image:
     )
 
 
-def run(client: docker.DockerClient, tag: str, script: str, timeout: int = 120) -> tuple[int, str]:
+def run(engine: docker.DockerClient, tag: str, script: str, timeout: int = 120) -> tuple[int, str]:
     """Run a shell script in a throw-away container; its exit status and output."""
-    image(client, tag)
-    container = client.containers.create(tag, ["sh", "-c", script])
+    image(engine, tag)
+    container = engine.containers.create(tag, ["sh", "-c", script])
     try:
         container.start()
         status = container.wait(timeout=timeout)["StatusCode"]
@@ -61,26 +46,26 @@ def run(client: docker.DockerClient, tag: str, script: str, timeout: int = 120) 
         container.remove(force=True, v=True)
 
 
-def environment(client: docker.DockerClient, tag: str) -> dict[str, str]:
-    pairs = image(client, tag).attrs["Config"]["Env"] or []
+def environment(engine: docker.DockerClient, tag: str) -> dict[str, str]:
+    pairs = image(engine, tag).attrs["Config"]["Env"] or []
     return dict(pair.split("=", 1) for pair in pairs)
 
 
 @PYTHON_IMAGES
-def test_python_pip_and_friends_are_first_on_path_in_usr_local_bin(client, tag):
+def test_python_pip_and_friends_are_first_on_path_in_usr_local_bin(engine, tag):
     names = ("python", "python3", "pip", "pip3", "pydoc")
 
-    status, output = run(client, tag, f"for name in {' '.join(names)}; do command -v $name; done")
+    status, output = run(engine, tag, f"for name in {' '.join(names)}; do command -v $name; done")
 
     assert status == 0, output
     assert output.split() == [f"/usr/local/bin/{name}" for name in names]
-    assert environment(client, tag)["PATH"].startswith("/usr/local/bin:")
+    assert environment(engine, tag)["PATH"].startswith("/usr/local/bin:")
 
 
 @PYTHON_IMAGES
-def test_image_sets_lang_python_version_and_runs_python3(client, tag):
-    config = image(client, tag).attrs["Config"]
-    env = environment(client, tag)
+def test_image_sets_lang_python_version_and_runs_python3(engine, tag):
+    config = image(engine, tag).attrs["Config"]
+    env = environment(engine, tag)
 
     assert env["LANG"] == "C.UTF-8"
     assert env["PYTHON_VERSION"].startswith("3.11.")
@@ -88,46 +73,46 @@ def test_image_sets_lang_python_version_and_runs_python3(client, tag):
 
 
 @PYTHON_IMAGES
-def test_site_packages_is_under_usr_local(client, tag):
+def test_site_packages_is_under_usr_local(engine, tag):
     script = "python -c \"import sysconfig; print(sysconfig.get_paths()['purelib'])\""
 
-    status, output = run(client, tag, script)
+    status, output = run(engine, tag, script)
 
     assert (status, output.strip()) == (0, SITE_PACKAGES)
 
 
 @PYTHON_IMAGES
-def test_python_is_not_marked_externally_managed(client, tag):
+def test_python_is_not_marked_externally_managed(engine, tag):
     script = (
         'python -c "import os, sysconfig; '
         "print(os.path.exists(os.path.join(sysconfig.get_path('stdlib'), 'EXTERNALLY-MANAGED')))\""
     )
 
-    status, output = run(client, tag, script)
+    status, output = run(engine, tag, script)
 
     assert (status, output.strip()) == (0, "False"), "pip would refuse to install system-wide"
 
 
 @PYTHON_IMAGES
-def test_pip_installs_a_wheel_from_pypi_system_wide(client, tag):
+def test_pip_installs_a_wheel_from_pypi_system_wide(engine, tag):
     script = (
         "pip install --no-cache-dir --disable-pip-version-check --quiet six"
         ' && python -c "import six; print(six.__file__)"'
     )
 
-    status, output = run(client, tag, script, timeout=180)
+    status, output = run(engine, tag, script, timeout=180)
 
     assert status == 0, f"pip install six failed in {tag}:\n{output}"
     assert output.strip().splitlines()[-1] == f"{SITE_PACKAGES}/six.py"
 
 
-def test_slim_has_no_compiler_and_no_curl(client):
-    status, output = run(client, SLIM, "for tool in gcc cc curl; do command -v $tool; done; true")
+def test_slim_has_no_compiler_and_no_curl(engine):
+    status, output = run(engine, SLIM, "for tool in gcc cc curl; do command -v $tool; done; true")
 
     assert (status, output.strip()) == (0, ""), f"{SLIM} should not carry: {output.split()}"
 
 
-def test_full_compiles_c_against_the_python_headers(client):
+def test_full_compiles_c_against_the_python_headers(engine):
     script = (
         "printf '#include <Python.h>\\nint main(void) { return Py_IsInitialized(); }\\n'"
         " > /tmp/probe.c"
@@ -135,21 +120,21 @@ def test_full_compiles_c_against_the_python_headers(client):
         " && curl --version >/dev/null && git --version >/dev/null"
     )
 
-    status, output = run(client, FULL, script)
+    status, output = run(engine, FULL, script)
 
     assert status == 0, f"{FULL} lacks gcc, Python.h, curl or git:\n{output}"
 
 
-def test_registry_declares_port_5000_and_its_storage_volume(client):
-    config = image(client, REGISTRY).attrs["Config"]
+def test_registry_declares_port_5000_and_its_storage_volume(engine):
+    config = image(engine, REGISTRY).attrs["Config"]
 
     assert "5000/tcp" in config["ExposedPorts"]
     assert "/var/lib/registry" in config["Volumes"]
 
 
-def test_registry_answers_v2_with_200_on_its_port(client):
-    image(client, REGISTRY)
-    container = client.containers.run(
+def test_registry_answers_v2_with_200_on_its_port(engine):
+    image(engine, REGISTRY)
+    container = engine.containers.run(
         REGISTRY, detach=True, ports={"5000/tcp": ("127.0.0.1", None)}
     )
     try:

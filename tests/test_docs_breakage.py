@@ -39,7 +39,7 @@ import docker
 import docker.errors
 import pytest
 
-from tests.harness.engine import EngineUnavailable, connect, upstream_socket
+from tests.harness.engine import upstream_socket
 
 pytestmark = pytest.mark.docker
 
@@ -381,15 +381,6 @@ def described(objects: dict[str, tuple[str, ...]]) -> str:
         f"{short(object_id)} ({', '.join(labels) or 'no name'})"
         for object_id, labels in sorted(objects.items())
     )
-
-
-@pytest.fixture(scope="module")
-def engine() -> docker.DockerClient:
-    """A client of the engine itself; without one, each test errors saying how to start it."""
-    try:
-        return connect()
-    except EngineUnavailable as error:
-        pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture

@@ -159,20 +159,6 @@ def hint(page, bullet: int, check_name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def client() -> docker.DockerClient:
-    """A client for the engine; errors with how to start one if none answers."""
-    try:
-        engine = docker.from_env()
-        engine.ping()
-        return engine
-    except docker.errors.DockerException as error:
-        problem = str(error)
-    pytest.fail(
-        f"no Docker engine answers ({problem}); start one with provision/engine.sh", pytrace=False
-    )
-
-
-@pytest.fixture(scope="module")
 def ports_lock() -> Iterator[None]:
     """/tmp/docs-ports.lock, held while the page's names and port 8080 are in use here."""
     inherited = _inherited_lock()
@@ -215,13 +201,13 @@ def _inherited_lock() -> int | None:
 class Learner:
     """The learner's images and container on the engine, made and removed by these tests only."""
 
-    def __init__(self, client: docker.DockerClient, projects: Path) -> None:
-        self.client = client
+    def __init__(self, engine: docker.DockerClient, projects: Path) -> None:
+        self.engine = engine
         self.projects = projects
         self.built: list[str] = []
         # Images that were there before: a build that reuses one from the cache
         # returns it, and it is not ours to remove.
-        self.existing = {image.id for image in client.images.list(all=True)}
+        self.existing = {image.id for image in engine.images.list(all=True)}
         self.current: Scenario | None = None
         self.project: Path | None = None
 
@@ -240,7 +226,7 @@ class Learner:
             return self.project
         self._remove_container()
         if self._image(MULTI):
-            self.client.images.remove(MULTI, noprune=True)
+            self.engine.images.remove(MULTI, noprune=True)
 
         project = self._copy(scenario.name)
         if scenario.mistake:
@@ -250,7 +236,7 @@ class Learner:
         if scenario.builds_again:
             self._build(project, "Dockerfile.multi", MULTI if scenario.tagged else None)
         elif scenario.tagged:
-            self.client.images.get(KEEP).tag(MULTI)
+            self.engine.images.get(KEEP).tag(MULTI)
         if scenario.runs:
             self._run()
 
@@ -262,7 +248,7 @@ class Learner:
         self._remove_container()
         for ref in (MULTI, SINGLE, KEEP):
             if self._image(ref):
-                self.client.images.remove(ref, noprune=True)
+                self.engine.images.remove(ref, noprune=True)
 
         # Children before parents; without pruning, an image that was there
         # before, or that another build has reused meanwhile, stays.
@@ -271,7 +257,7 @@ class Learner:
             if image is None or image.tags or image.id in self.existing:
                 continue
             try:
-                self.client.images.remove(image.id, noprune=True)
+                self.engine.images.remove(image.id, noprune=True)
             except docker.errors.APIError as error:
                 if error.status_code != 409:
                     raise
@@ -284,7 +270,7 @@ class Learner:
 
     def _build(self, project: Path, dockerfile: str, tag: str | None) -> None:
         try:
-            image, log = self.client.images.build(
+            image, log = self.engine.images.build(
                 path=str(project), dockerfile=dockerfile, tag=tag, rm=True, forcerm=True
             )
         except docker.errors.BuildError as error:
@@ -298,7 +284,7 @@ class Learner:
         self.built.append(image.id)
 
     def _run(self) -> None:
-        container = self.client.containers.run(
+        container = self.engine.containers.run(
             MULTI, detach=True, name=CONTAINER, ports={f"{PORT}/tcp": PORT}
         )
         deadline = time.monotonic() + 30
@@ -308,13 +294,13 @@ class Learner:
 
     def _image(self, ref: str):
         try:
-            return self.client.images.get(ref)
+            return self.engine.images.get(ref)
         except docker.errors.ImageNotFound:
             return None
 
     def _container(self):
         try:
-            return self.client.containers.get(CONTAINER)
+            return self.engine.containers.get(CONTAINER)
         except docker.errors.NotFound:
             return None
 
@@ -325,9 +311,9 @@ class Learner:
 
 
 @pytest.fixture(scope="module")
-def learner(client, ports_lock, tmp_path_factory) -> Iterator[Learner]:
+def learner(engine, ports_lock, tmp_path_factory) -> Iterator[Learner]:
     """The engine with Exercise 1's image built; each test sets up its own scenario on it."""
-    learner = Learner(client, tmp_path_factory.mktemp("learner"))
+    learner = Learner(engine, tmp_path_factory.mktemp("learner"))
     taken = learner.names_taken()
     if taken:
         pytest.fail(
@@ -359,34 +345,34 @@ def test_a_correct_solution_passes_every_check(learner, page):
 
 
 @pytest.mark.docker
-def test_checking_changes_no_image_or_container_of_the_learner(learner, client):
+def test_checking_changes_no_image_or_container_of_the_learner(learner, engine):
     project = learner.set_up(CORRECT)
-    wait_for_a_fresh_health_check(client)
+    wait_for_a_fresh_health_check(engine)
 
-    before = snapshot(client)
+    before = snapshot(engine)
     report = check(project)
-    after = snapshot(client)
+    after = snapshot(engine)
 
     assert report.status == 0, report.stdout
     assert after == before
 
 
-def snapshot(client: docker.DockerClient) -> dict[str, object]:
+def snapshot(engine: docker.DockerClient) -> dict[str, object]:
     """`docker inspect` of the learner's images and container, and which of them exist."""
-    api = client.api
+    api = engine.api
     return {
         "images": {ref: api.inspect_image(ref) for ref in (SINGLE, MULTI)},
         "container": api.inspect_container(CONTAINER),
-        "tags": sorted(tag for image in client.images.list(name=IMAGE) for tag in image.tags),
+        "tags": sorted(tag for image in engine.images.list(name=IMAGE) for tag in image.tags),
         "containers": sorted(
             c.name
-            for c in client.containers.list(all=True)
+            for c in engine.containers.list(all=True)
             if c.name.startswith(IMAGE) or c.attrs["Config"]["Image"].startswith(IMAGE)
         ),
     }
 
 
-def wait_for_a_fresh_health_check(client: docker.DockerClient) -> None:
+def wait_for_a_fresh_health_check(engine: docker.DockerClient) -> None:
     """Return just after Docker has run the container's health check, which it logs in inspect.
 
     The next one comes 10 s later, so a check that takes less sees the same
@@ -394,7 +380,7 @@ def wait_for_a_fresh_health_check(client: docker.DockerClient) -> None:
     """
 
     def last_probe() -> str:
-        health = client.api.inspect_container(CONTAINER)["State"].get("Health") or {}
+        health = engine.api.inspect_container(CONTAINER)["State"].get("Health") or {}
         return (health.get("Log") or [{}])[-1].get("End", "")
 
     seen = last_probe()

@@ -23,7 +23,6 @@ import docker.errors
 import h11
 import pytest
 
-from tests.harness.engine import EngineUnavailable, connect
 from tests.harness.ledger import HOLD_REPOSITORY, short_id
 from tests.harness.proxy import EngineProxy
 
@@ -37,15 +36,6 @@ needs_debian_cli = pytest.mark.skipif(
     not Path(DEBIAN_CLI).is_file(),
     reason=f"needs Debian's 20.10 CLI at {DEBIAN_CLI} (apt-get install docker.io)",
 )
-
-
-@pytest.fixture(scope="module")
-def engine() -> docker.DockerClient:
-    """A client of the engine itself, not through any proxy."""
-    try:
-        return connect()
-    except EngineUnavailable as error:
-        pytest.skip(str(error))
 
 
 @pytest.fixture(scope="module")
