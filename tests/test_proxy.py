@@ -48,7 +48,10 @@ def unique() -> str:
 def busybox(engine, unique) -> str:
     """A tiny image holding only a static busybox, tagged for this run; removed at the end."""
     if not BUSYBOX.is_file():
-        pytest.skip(f"needs Debian's static busybox at {BUSYBOX} (apt-get install busybox-static)")
+        pytest.fail(
+            f"needs Debian's static busybox at {BUSYBOX}: scripts/debian-packages installs it",
+            pytrace=False,
+        )
 
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w") as tar:
@@ -470,10 +473,11 @@ def test_cleanup_since_a_mark_removes_only_what_came_after_it(proxy, engine, bus
 @pytest.fixture
 def registry(proxy, engine):
     """A registry:2 container run through the proxy, as a page runs one, on a free port."""
-    try:
-        engine.api.inspect_image("registry:2")
-    except docker.errors.NotFound:
-        pytest.skip("needs the registry:2 image; provision/ builds a stand-in for it")
+    if not engine.images.list(name="registry:2"):
+        pytest.fail(
+            "needs the registry:2 image: python -m provision images pulls it or builds a stand-in",
+            pytrace=False,
+        )
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
