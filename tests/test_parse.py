@@ -262,7 +262,7 @@ def test_a_directive_applies_to_the_next_fence_even_with_prose_between():
 
 def test_html_comments_that_are_not_directives_are_ignored():
     page = parse(
-        f"<!-- a note for editors -->\n<!-- TODO(ann): nothing -->\n{FENCE}bash\ntrue\n{FENCE}\n"
+        f"<!-- a note for editors -->\n<!-- editor: reword -->\n{FENCE}bash\ntrue\n{FENCE}\n"
     )
 
     assert page.blocks[0].directives == ()
